@@ -1,0 +1,66 @@
+import io
+import time
+import uuid
+
+import jwt
+import pytest
+from django.conf import settings
+from PIL import Image
+from rest_framework.test import APIClient
+
+TOKEN_URL = "/api/v1/token/"
+CLASSIFY_URL = "/api/v1/classify/"
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def issued(api: APIClient) -> dict:
+    """A real token for a new visitor, as the token endpoint gives it."""
+    response = api.post(TOKEN_URL)
+    assert response.status_code == 201
+    return response.json()
+
+
+@pytest.fixture
+def authed(api: APIClient, issued: dict) -> APIClient:
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {issued['access']}")
+    return api
+
+
+def jwt_claims(**overrides) -> dict:
+    """Claims of a valid token for a random visitor; `None` removes a claim."""
+    now = int(time.time())
+    claims = {
+        "token_type": "access",
+        "sub": str(uuid.uuid4()),
+        "jti": uuid.uuid4().hex,
+        "iat": now,
+        "exp": now + 3600,
+        "iss": settings.SIMPLE_JWT["ISSUER"],
+        "aud": settings.SIMPLE_JWT["AUDIENCE"],
+    }
+    claims.update(overrides)
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+def jwt_forge(*, key: str | None = None, algorithm: str = "HS256", **overrides) -> str:
+    return jwt.encode(
+        jwt_claims(**overrides), key or settings.SIMPLE_JWT["SIGNING_KEY"], algorithm=algorithm
+    )
+
+
+def image_bytes(fmt: str = "PNG", *, size: tuple[int, int] = (64, 64), mode: str = "RGB", **save) -> bytes:
+    image = Image.new(mode, size, "white" if mode in ("RGB", "L") else 0)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save)
+    return buffer.getvalue()
+
+
+def upload(data: bytes, name: str = "image.png", content_type: str = "image/png"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type=content_type)
