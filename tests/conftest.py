@@ -53,7 +53,9 @@ def jwt_forge(*, key: str | None = None, algorithm: str = "HS256", **overrides) 
     )
 
 
-def image_bytes(fmt: str = "PNG", *, size: tuple[int, int] = (64, 64), mode: str = "RGB", **save) -> bytes:
+def image_bytes(
+    fmt: str = "PNG", *, size: tuple[int, int] = (64, 64), mode: str = "RGB", **save
+) -> bytes:
     image = Image.new(mode, size, "white" if mode in ("RGB", "L") else 0)
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **save)
@@ -64,3 +66,21 @@ def upload(data: bytes, name: str = "image.png", content_type: str = "image/png"
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def pytest_runtest_makereport(item, call):
+    """In CI (CI=true) a skipped test is a failure: every service it needs must be there."""
+    import os
+
+    from _pytest.reports import TestReport
+
+    if (
+        os.environ.get("CI") == "true"
+        and call.excinfo
+        and call.excinfo.errisinstance(pytest.skip.Exception)
+    ):
+        report = TestReport.from_item_and_call(item, call)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where nothing may skip: {call.excinfo.value}"
+        return report
+    return None

@@ -52,7 +52,9 @@ def test_inference_records_filter_by_status_and_visitor(staff, audit_rows):
     assert b"415" in staff.get("/admin/accounts/inferencerecord/?status__exact=415").content
     by_visitor = staff.get(f"/admin/accounts/inferencerecord/?visitor={visitor.id}")
     assert by_visitor.context["cl"].result_count == 1
-    other = staff.get("/admin/accounts/inferencerecord/?visitor=00000000-0000-0000-0000-000000000000")
+    other = staff.get(
+        "/admin/accounts/inferencerecord/?visitor=00000000-0000-0000-0000-000000000000"
+    )
     assert other.context["cl"].result_count == 0
 
 

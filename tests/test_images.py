@@ -90,7 +90,10 @@ def test_it_refuses_an_image_just_over_a_lower_pixel_limit_before_decoding():
 
 
 def test_the_pixel_limit_is_a_setting():
-    assert refusal(image_bytes("PNG", size=(100, 100)), max_pixels=9_999) == (413, "image_too_large")
+    assert refusal(image_bytes("PNG", size=(100, 100)), max_pixels=9_999) == (
+        413,
+        "image_too_large",
+    )
 
 
 def test_it_applies_exif_orientation():

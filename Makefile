@@ -1,0 +1,42 @@
+# One command to run, one to test; both set everything up on a fresh clone.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | sha256sum | cut -c1-12)
+MAR := model_store/digits.mar
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: venv model migrate run test lint clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements/web.txt requirements/model.txt requirements/dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+model: $(MAR)
+
+$(MAR): $(STAMP) torchserve/handler.py torchserve/train.py torchserve/archive.py torchserve/build.py
+	$(PY) -m torchserve.build
+
+migrate: $(STAMP)
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --no-input
+
+run: $(MAR) migrate
+	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py check
+	DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py makemigrations --check --dry-run
+
+test: $(MAR) lint
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) $(MAR) torchserve/build db.sqlite3
