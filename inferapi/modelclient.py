@@ -1,9 +1,11 @@
 """The one edge between Django and the model: every prediction goes through `model_predict`.
 
 `local` runs the handler shipped inside `model_store/<name>.mar` in this process, with the very
-code TorchServe runs; it is the embedded default.
+code TorchServe runs; it is the embedded default. `torchserve` posts the image to the internal
+Nginx that balances the TorchServe replicas, with explicit timeouts and pooled connections.
 """
 
+import contextlib
 import importlib.util
 import inspect
 import json
@@ -18,7 +20,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Protocol
 
+import requests
 from django.conf import settings
+from requests.adapters import HTTPAdapter
 from rest_framework import status
 
 from inferapi.errors import ApiError
@@ -44,6 +48,9 @@ class Prediction:
 class ModelBackend(Protocol):
     def predict(self, *, image: bytes, top_k: int, request_id: str) -> Prediction: ...
 
+    def ping(self) -> None:
+        """Return if the model can take requests; raise an ApiError saying why not."""
+
 
 def model_unavailable(detail: str) -> ApiError:
     return ApiError(
@@ -51,6 +58,14 @@ def model_unavailable(detail: str) -> ApiError:
         code="model_unavailable",
         detail=detail,
         headers={"Retry-After": "5"},
+    )
+
+
+def model_timeout() -> ApiError:
+    return ApiError(
+        status_code=status.HTTP_504_GATEWAY_TIMEOUT,
+        code="model_timeout",
+        detail="The model did not answer in time.",
     )
 
 
@@ -139,10 +154,24 @@ class LocalBackend:
         self.handler, self.context = handler, context
         logger.info("Loaded %s version %s in-process", model["modelName"], model["modelVersion"])
 
+    def ensure_loaded(self) -> None:
+        if self.handler is not None:
+            return
+        try:
+            self.load()
+        except ApiError:
+            raise
+        except Exception:
+            logger.exception("The model archive %s could not be loaded", self.mar_path)
+            raise model_unavailable("The model could not be loaded.") from None
+
+    def ping(self) -> None:
+        with self.lock:
+            self.ensure_loaded()
+
     def predict(self, *, image: bytes, top_k: int, request_id: str) -> Prediction:
         with self.lock:
-            if self.handler is None:
-                self.load()
+            self.ensure_loaded()
             started = time.perf_counter()
             output = self.run_handler(image)
             model_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -169,8 +198,96 @@ class LocalBackend:
             raise model_error("The model failed to classify the image.") from None
 
 
+GATEWAY_AUTH_HEADER = "X-Model-Gateway-Secret"
+UNAVAILABLE_STATUSES = (502, 503)
+
+
+def replica_from(header: str) -> str:
+    """Nginx lists every upstream it tried (`a:1, b:2`); the last one answered."""
+    return header.rsplit(",", 1)[-1].strip() if header else ""
+
+
+class TorchServeBackend:
+    """TorchServe replicas behind the internal Nginx; one pooled session per worker thread."""
+
+    def __init__(
+        self, *, base_url: str, model_name: str, secret: str, timeout: tuple[float, float]
+    ):
+        self.predict_url = f"{base_url.rstrip('/')}/predictions/{model_name}"
+        self.ping_url = f"{base_url.rstrip('/')}/ping"
+        self.model_name = model_name
+        self.secret = secret
+        self.timeout = timeout
+        self.local = threading.local()
+
+    def session(self) -> requests.Session:
+        if not hasattr(self.local, "session"):
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0))
+            session.headers[GATEWAY_AUTH_HEADER] = self.secret
+            self.local.session = session
+        return self.local.session
+
+    def call(self, method: str, url: str, **kwargs) -> requests.Response:
+        try:
+            return self.session().request(method, url, timeout=self.timeout, **kwargs)
+        except requests.ReadTimeout:
+            raise model_timeout() from None
+        except requests.ConnectionError as error:
+            logger.warning("Model gateway unreachable: %s", error)
+            raise model_unavailable("The model server cannot be reached right now.") from None
+
+    def predict(self, *, image: bytes, top_k: int, request_id: str) -> Prediction:
+        started = time.perf_counter()
+        response = self.call(
+            "POST",
+            self.predict_url,
+            data=image,
+            headers={"Content-Type": "image/png", "X-Request-ID": request_id},
+        )
+        model_ms = round((time.perf_counter() - started) * 1000, 2)
+        self.raise_for_status(response)
+        try:
+            labels = labels_from_output(response.json(), top_k)
+        except (ValueError, TypeError, KeyError):
+            raise model_error("The model server sent an answer that cannot be read.") from None
+        return Prediction(
+            labels=labels,
+            model_name=response.headers.get("X-Model-Name", self.model_name),
+            model_version=response.headers.get("X-Model-Version", ""),
+            model_ms=model_ms,
+            replica=replica_from(response.headers.get("X-Upstream", "")),
+        )
+
+    def raise_for_status(self, response: requests.Response) -> None:
+        if response.status_code == status.HTTP_200_OK:
+            return
+        if response.status_code in UNAVAILABLE_STATUSES:
+            raise model_unavailable("No model server can take the request right now.")
+        if response.status_code == status.HTTP_504_GATEWAY_TIMEOUT:
+            raise model_timeout()
+        if response.status_code == status.HTTP_400_BAD_REQUEST:
+            raise model_rejected_image()
+        logger.error("Model gateway answered %s: %.200s", response.status_code, response.text)
+        raise model_error("The model server answered unexpectedly.")
+
+    def ping(self) -> None:
+        response = self.call("GET", self.ping_url)
+        with contextlib.suppress(ValueError):
+            if response.status_code == 200 and response.json().get("status") == "Healthy":
+                return
+        raise model_unavailable(f"The model server is not healthy (HTTP {response.status_code}).")
+
+
 @cache
 def model_backend() -> ModelBackend:
+    if settings.MODEL_BACKEND == "torchserve":
+        return TorchServeBackend(
+            base_url=settings.MODEL_SERVER_URL,
+            model_name=settings.MODEL_NAME,
+            secret=settings.MODEL_SERVER_SECRET,
+            timeout=(settings.MODEL_CONNECT_TIMEOUT, settings.MODEL_READ_TIMEOUT),
+        )
     return LocalBackend(settings.MODEL_STORE / f"{settings.MODEL_NAME}.mar")
 
 

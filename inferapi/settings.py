@@ -41,6 +41,19 @@ def env_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = 
     return number
 
 
+def env_float(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {value!r}.") from None
+    if not minimum <= number <= maximum:
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, not {number}.")
+    return number
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = env_str(name)
     if value is None:
@@ -80,6 +93,7 @@ def database_from_url(url: str) -> dict:
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
             "CONN_MAX_AGE": 60,
+            "OPTIONS": {"connect_timeout": 3},
             "CONN_HEALTH_CHECKS": True,
         }
     raise ImproperlyConfigured(f"DATABASE_URL must start with sqlite:// or postgres://: {url!r}.")
@@ -126,6 +140,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "inferapi.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -157,7 +172,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -170,11 +189,26 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Served from the app's static folders directly, so no collectstatic step is needed to run.
+WHITENOISE_USE_FINDERS = True
 
 # The classification API.
-MODEL_BACKEND = env_choice("MODEL_BACKEND", "local", ("local",))
+MODEL_BACKEND = env_choice("MODEL_BACKEND", "local", ("local", "torchserve"))
 MODEL_NAME = env_str("MODEL_NAME", "digits")
 MODEL_STORE = BASE_DIR / env_str("MODEL_STORE", "model_store")
+# The `torchserve` backend talks to the internal Nginx in front of the TorchServe replicas.
+MODEL_SERVER_URL = env_str("MODEL_SERVER_URL")
+MODEL_SERVER_SECRET = env_secret("MODEL_SERVER_SECRET")
+MODEL_CONNECT_TIMEOUT = env_float("MODEL_CONNECT_TIMEOUT", 1.0, minimum=0.05, maximum=30)
+MODEL_READ_TIMEOUT = env_float("MODEL_READ_TIMEOUT", 10.0, minimum=0.05, maximum=300)
+if MODEL_BACKEND == "torchserve" and not (MODEL_SERVER_URL and MODEL_SERVER_SECRET):
+    raise ImproperlyConfigured(
+        "MODEL_BACKEND=torchserve needs MODEL_SERVER_URL and MODEL_SERVER_SECRET (or _FILE)."
+    )
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 5 * 1024 * 1024, minimum=1024)
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 40_000_000, minimum=1)
 # Multipart framing around the image; a body larger than this is refused before it is read.

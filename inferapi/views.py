@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inferapi.audit import ClassifyAudit, inference_record
+from inferapi.health import readiness
 from inferapi.images import image_too_large, image_validate, upload_facts, upload_read
 from inferapi.middleware import elapsed_ms
 from inferapi.modelclient import Prediction, model_predict
@@ -18,6 +19,19 @@ from inferapi.serializers import ClassifyInputSerializer, ClassifyOutputSerializ
 
 def index(request: HttpRequest) -> HttpResponse:
     return render(request, "index.html")
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    components = readiness()
+    ready = all(component["status"] == "ok" for component in components.values())
+    return JsonResponse(
+        {"status": "ready" if ready else "unavailable", "components": components},
+        status=200 if ready else 503,
+    )
 
 
 def request_size_check(request: Request) -> None:

@@ -234,3 +234,12 @@ class ImageClassifierHandler(BaseHandler):
 
     def postprocess(self, data: torch.Tensor) -> list[list[dict[str, Any]]]:
         return [postprocess_topk(logits, self.labels, MAX_TOP_K) for logits in data]
+
+    def handle(self, data: list[dict[str, Any]], context: Any) -> list[list[dict[str, Any]]]:
+        """Answers as the base handler does, naming the model and its version in headers."""
+        output = super().handle(data, context)
+        model = context.manifest["model"]
+        for index in range(len(data)):
+            context.set_response_header(index, "X-Model-Name", model["modelName"])
+            context.set_response_header(index, "X-Model-Version", model["modelVersion"])
+        return output
