@@ -6,8 +6,10 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | sha256sum | cut -c1
 MAR := model_store/digits.mar
 HOST ?= 127.0.0.1
 PORT ?= 8000
+CLASSIFIERS ?= 2
+INTERFACES ?= 1
 
-.PHONY: venv model migrate run test lint clean
+.PHONY: venv model migrate run stack stack-down test lint clean
 
 venv: $(STAMP)
 
@@ -28,6 +30,15 @@ migrate: $(STAMP)
 
 run: $(MAR) migrate
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
+
+# The production topology on loopback (Nginx, gunicorn, Nginx, TorchServe) until Ctrl-C.
+stack: $(STAMP) $(MAR)
+	$(PY) -m stack up --classifiers $(CLASSIFIERS) --interfaces $(INTERFACES) \
+		$(if $(DATABASE_URL),--database-url '$(DATABASE_URL)') \
+		$(if $(REDIS_URL),--redis-url '$(REDIS_URL)')
+
+stack-down: $(STAMP)
+	$(PY) -m stack down
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
