@@ -9,6 +9,12 @@ PORT ?= 8000
 CLASSIFIERS ?= 2
 INTERFACES ?= 1
 
+# Production settings for `check --deploy`: behind HTTPS, Redis, fresh random secrets.
+PRODUCTION_ENV = DJANGO_SETTINGS_MODULE=inferapi.settings DEBUG=false HTTPS=true \
+	REDIS_URL=redis://127.0.0.1:6379/0 ALLOWED_HOSTS=inferapi.example.com \
+	SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	JWT_SIGNING_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(40))')
+
 .PHONY: venv model migrate run stack stack-down test lint clean
 
 venv: $(STAMP)
@@ -35,7 +41,8 @@ run: $(MAR) migrate
 stack: $(STAMP) $(MAR)
 	$(PY) -m stack up --classifiers $(CLASSIFIERS) --interfaces $(INTERFACES) \
 		$(if $(DATABASE_URL),--database-url '$(DATABASE_URL)') \
-		$(if $(REDIS_URL),--redis-url '$(REDIS_URL)')
+		$(if $(REDIS_URL),--redis-url '$(REDIS_URL)') \
+		$(if $(RATELIMIT_RATE),--ratelimit-rate '$(RATELIMIT_RATE)')
 
 stack-down: $(STAMP)
 	$(PY) -m stack down
@@ -45,6 +52,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py check
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py makemigrations --check --dry-run
+	$(PRODUCTION_ENV) $(PY) manage.py check --deploy --fail-level WARNING
 
 test: $(MAR) lint
 	$(PY) -m pytest

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.models import InferenceRecord, IssuedToken, Visitor
+from accounts.revocation import tokens_revoke, visitors_block
 
 RECENT_VISITORS = 20
 
@@ -43,8 +44,10 @@ def records_link(visitor_id: object, text: str) -> str:
 
 @admin.register(Visitor)
 class VisitorAdmin(AppendOnlyAdmin):
-    list_display = ("id", "first_ip", "created_at", "last_seen_at", "inferences")
+    list_display = ("id", "first_ip", "created_at", "last_seen_at", "blocked_at", "inferences")
+    actions = ["block"]
     list_filter = (
+        ("blocked_at", admin.EmptyFieldListFilter),
         ("created_at", admin.DateFieldListFilter),
         ("last_seen_at", admin.DateFieldListFilter),
     )
@@ -55,13 +58,34 @@ class VisitorAdmin(AppendOnlyAdmin):
     def inferences(self, visitor: Visitor) -> str:
         return records_link(visitor.id, "records")
 
+    @admin.action(description="Block the selected visitors", permissions=["block"])
+    def block(self, request: HttpRequest, queryset: QuerySet[Visitor]) -> None:
+        count = visitors_block(queryset)
+        self.message_user(request, f"Blocked {count} visitor(s); their tokens are refused now.")
+
+    def has_block_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.block_visitor")
+
 
 @admin.register(IssuedToken)
 class IssuedTokenAdmin(AppendOnlyAdmin):
-    list_display = ("jti", "visitor", "ip", "issued_at", "expires_at")
-    list_filter = (("issued_at", admin.DateFieldListFilter), RecentVisitorFilter)
+    list_display = ("jti", "visitor", "ip", "issued_at", "expires_at", "revoked_at")
+    list_filter = (
+        ("issued_at", admin.DateFieldListFilter),
+        ("revoked_at", admin.EmptyFieldListFilter),
+        RecentVisitorFilter,
+    )
+    actions = ["revoke"]
     search_fields = ("jti", "visitor__id", "ip")
     date_hierarchy = "issued_at"
+
+    @admin.action(description="Revoke the selected tokens", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[IssuedToken]) -> None:
+        count = tokens_revoke(queryset)
+        self.message_user(request, f"Revoked {count} token(s); they are refused now.")
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.revoke_token")
 
 
 @admin.register(InferenceRecord)

@@ -3,6 +3,8 @@ from dataclasses import dataclass
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.tokens import Token
 
+from accounts.revocation import token_refusal_check
+
 
 @dataclass(frozen=True)
 class TokenVisitor:
@@ -17,4 +19,6 @@ class VisitorJWTAuthentication(JWTAuthentication):
     www_authenticate_realm = "inferapi"
 
     def get_user(self, validated_token: Token) -> TokenVisitor:
-        return TokenVisitor(visitor_id=validated_token["sub"], jti=validated_token["jti"])
+        visitor = TokenVisitor(visitor_id=validated_token["sub"], jti=validated_token["jti"])
+        token_refusal_check(jti=visitor.jti, visitor_id=visitor.visitor_id)
+        return visitor

@@ -12,6 +12,10 @@ class Visitor(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     last_seen_at = models.DateTimeField(db_index=True)
+    blocked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [("block_visitor", "Can block a visitor")]
 
     def __str__(self) -> str:
         return str(self.id)
@@ -22,9 +26,11 @@ class IssuedToken(models.Model):
     visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="tokens")
     ip = models.GenericIPAddressField()
     issued_at = models.DateTimeField(db_index=True)
-    expires_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = [("revoke_token", "Can revoke a token")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(expires_at__gt=models.F("issued_at")), name="token_expires_after_issue"

@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -6,13 +7,14 @@ from rest_framework import exceptions
 
 from accounts.models import InferenceRecord, IssuedToken, Visitor
 from accounts.tokens import IssuedAccess, access_token_issue
+from inferapi.clientip import audit_ip
 
 USER_AGENT_MAX = 512
 
 
 def visitor_create(*, ip: str, user_agent: str) -> Visitor:
     return Visitor.objects.create(
-        first_ip=ip, user_agent=user_agent[:USER_AGENT_MAX], last_seen_at=timezone.now()
+        first_ip=audit_ip(ip), user_agent=user_agent[:USER_AGENT_MAX], last_seen_at=timezone.now()
     )
 
 
@@ -26,7 +28,7 @@ def token_issue(*, visitor_id: str, ip: str) -> IssuedAccess:
     IssuedToken.objects.create(
         jti=issued.jti,
         visitor_id=visitor_id,
-        ip=ip,
+        ip=audit_ip(ip),
         issued_at=issued.issued_at,
         expires_at=issued.expires_at,
     )
@@ -56,6 +58,26 @@ def visitor_access_obtain(*, renew_for: str | None, ip: str, user_agent: str) ->
 def inference_record_create(**fields) -> InferenceRecord:
     """Append one audit row; the visitor link is kept only if the visitor still exists."""
     visitor_id = fields.pop("visitor_id", None)
+    fields["ip"] = audit_ip(fields["ip"])
     if visitor_id is not None and not visitor_touch(visitor_id=visitor_id):
         visitor_id = None
     return InferenceRecord.objects.create(visitor_id=visitor_id, **fields)
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    inference_records: int
+    issued_tokens: int
+    visitors: int
+
+
+@transaction.atomic
+def audit_purge(*, older_than: timedelta) -> PurgeCounts:
+    """Delete audit rows older than the cutoff; blocked visitors stay so that the block holds."""
+    cutoff = timezone.now() - older_than
+    records, _ = InferenceRecord.objects.filter(created_at__lt=cutoff).delete()
+    tokens, _ = IssuedToken.objects.filter(expires_at__lt=cutoff).delete()
+    stale = Visitor.objects.filter(last_seen_at__lt=cutoff, blocked_at__isnull=True)
+    visitors = stale.count()
+    stale.delete()
+    return PurgeCounts(inference_records=records, issued_tokens=tokens, visitors=visitors)

@@ -8,17 +8,19 @@ from rest_framework.views import APIView
 from accounts.serializers import TokenOutputSerializer
 from accounts.services import visitor_access_obtain
 from inferapi.clientip import client_ip
-from inferapi.schema import ERROR_RESPONSES
+from inferapi.ratelimit import RateLimitedMixin
+from inferapi.schema import ERROR_RESPONSES, RETRY_AFTER
 
 
-class TokenApi(APIView):
+class TokenApi(RateLimitedMixin, APIView):
     """Anonymous token issuance; a still-valid Bearer token renews the same visitor."""
 
     permission_classes = [AllowAny]
 
     @extend_schema(
         request=None,
-        responses={201: TokenOutputSerializer, **ERROR_RESPONSES(401, 429)},
+        responses={201: TokenOutputSerializer, **ERROR_RESPONSES(401, 403, 429, 503)},
+        parameters=[RETRY_AFTER],
         summary="Get an anonymous access token (or renew one)",
         description=(
             "Without credentials, creates an anonymous visitor. With a still-valid "

@@ -5,12 +5,16 @@ import logging
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
 
 # DRF's own codes, renamed where the API promises a different one.
-CODE_ALIASES = {"invalid": "invalid_request", "parse_error": "invalid_request"}
+CODE_ALIASES = {
+    "invalid": "invalid_request",
+    "parse_error": "invalid_request",
+    "throttled": "rate_limited",
+    "bad_authorization_header": "token_not_valid",
+}
 
 
 class ApiError(exceptions.APIException):
@@ -48,6 +52,10 @@ def first_message(detail: object) -> tuple[str, str]:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response:
+    # Imported here: rest_framework.views loads the API settings, whose authentication class
+    # imports this module.
+    from rest_framework.views import exception_handler
+
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled error in %s", context.get("view"), exc_info=exc)

@@ -3,6 +3,8 @@ import time
 import uuid
 from collections.abc import Callable
 
+from csp.middleware import CSPMiddleware
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -28,3 +30,14 @@ class RequestIdMiddleware:
 
 def elapsed_ms(request: HttpRequest) -> float:
     return round((time.perf_counter() - request.started_at) * 1000, 2)
+
+
+class ScopedCSPMiddleware(CSPMiddleware):
+    """The strict policy everywhere, plus inline styles for the admin's and the API's HTML pages
+    (Django admin, browsable API, Swagger UI set style attributes); scripts stay 'self' only."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        is_html = response.get("Content-Type", "").startswith("text/html")
+        if is_html and request.path.startswith(settings.INLINE_STYLE_PATH_PREFIXES):
+            response._csp_update = {"style-src": ["'unsafe-inline'"]}
+        return super().process_response(request, response)

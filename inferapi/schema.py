@@ -1,7 +1,7 @@
 """OpenAPI description of what the code alone does not tell drf-spectacular."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 
@@ -28,12 +28,14 @@ ERROR_DESCRIPTIONS = {
     400: "`invalid_image` (damaged or undecodable image) or `invalid_request` (bad form fields).",
     401: "`not_authenticated` (no Bearer token) or `token_not_valid` (expired, forged, wrong "
     "audience or issuer).",
+    403: "`visitor_blocked`: an administrator blocked this visitor.",
     405: "`method_not_allowed`.",
     413: "`image_too_large`: over the byte or pixel limit.",
     415: "`unsupported_media_type`: not JPEG, PNG, WebP, GIF or BMP, or not a multipart body.",
     429: "`rate_limited`: too many requests from this address; see `Retry-After`.",
     502: "`model_error`: the model server answered unexpectedly.",
-    503: "`model_unavailable`: no model server can take the request; see `Retry-After`.",
+    503: "`model_unavailable` (no model server can take the request), `rate_limit_unavailable` or "
+    "`service_unavailable` (the shared cache is down); see `Retry-After`.",
     504: "`model_timeout`: the model server did not answer in time.",
 }
 
@@ -43,3 +45,12 @@ def ERROR_RESPONSES(*statuses: int) -> dict[int, OpenApiResponse]:  # noqa: N802
         code: OpenApiResponse(response=ErrorSerializer, description=ERROR_DESCRIPTIONS[code])
         for code in statuses
     }
+
+
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    int,
+    OpenApiParameter.HEADER,
+    response=[429, 503],
+    description="Seconds to wait before trying again.",
+)

@@ -4,7 +4,9 @@ Embedded defaults (SQLite, in-process cache, the model run in-process) let one c
 service on a fresh machine; production values come from the environment or `NAME_FILE` secrets.
 """
 
+import ipaddress
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -59,6 +61,15 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_networks(
+    name: str, default: list[str]
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(item) for item in env_list(name, default)]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be a list of CIDR networks: {error}.") from None
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -130,6 +141,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
+    "csp",
+    "django_ratelimit",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -140,6 +154,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "inferapi.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "inferapi.middleware.ScopedCSPMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -166,10 +182,75 @@ TEMPLATES = [
     },
 ]
 
+# Behind HTTPS (terminated by the external Nginx or a load balancer in front of it).
+HTTPS = env_bool("HTTPS", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+# Liveness and readiness are asked over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Cross-origin API use: only listed origins, only /api/, no cookies.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "x-request-id")
+CORS_EXPOSE_HEADERS = ("Retry-After", "X-Request-ID")
+CORS_PREFLIGHT_MAX_AGE = 3600
+
+# The page's policy: no inline script anywhere. The admin and the API's HTML pages (browsable
+# API, Swagger UI) also load their scripts from 'self' but set inline styles: see
+# inferapi.middleware.ScopedCSPMiddleware for the one exception, scoped to their paths.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "blob:", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+INLINE_STYLE_PATH_PREFIXES = ("/admin/", "/api/")
+
 DATABASES = {"default": database_from_url(env_str("DATABASE_URL", "sqlite:///db.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
+SILENCED_SYSTEM_CHECKS = [
+    # django-ratelimit knows django-redis, not Django's own RedisCache; the latter's add (SET NX)
+    # and incr (INCRBY) are atomic, which is all the counter needs.
+    "django_ratelimit.W001",
+    # HSTS preload commits the whole domain for good: an operator's opt-in (SECURE_HSTS_PRELOAD).
+    "security.W021",
+]
+# Per client IP, over every /api/ endpoint together; counted in the cache, so with Redis every
+# replica shares one budget. `N/Pu`: N requests per P units of s, m, h or d.
+RATELIMIT_RATE = env_str("RATELIMIT_RATE", "100/15m")
+if not re.fullmatch(r"[1-9][0-9]*/[1-9][0-9]*[smhd]", RATELIMIT_RATE):
+    raise ImproperlyConfigured(f"RATELIMIT_RATE must look like 100/15m, not {RATELIMIT_RATE!r}.")
+RATELIMIT_EXCEPTION_CLASS = "rest_framework.exceptions.Throttled"
+# Proxies whose X-Real-IP / X-Forwarded-For is believed: the external Nginx.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", [])
+# Store audit IPs truncated (IPv4 to /24, IPv6 to /48) for privacy; the rate limit still
+# counts full addresses.
+AUDIT_TRUNCATE_IPS = env_bool("AUDIT_TRUNCATE_IPS", False)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -179,7 +260,10 @@ if REDIS_URL:
         }
     }
 else:
+    # Embedded single-process mode only: gunicorn refuses to start without REDIS_URL
+    # (gunicorn.conf.py), and django-ratelimit's check against this cache is silenced here.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

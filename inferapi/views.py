@@ -13,7 +13,8 @@ from inferapi.health import readiness
 from inferapi.images import image_too_large, image_validate, upload_facts, upload_read
 from inferapi.middleware import elapsed_ms
 from inferapi.modelclient import Prediction, model_predict
-from inferapi.schema import ERROR_RESPONSES
+from inferapi.ratelimit import RateLimitedMixin
+from inferapi.schema import ERROR_RESPONSES, RETRY_AFTER
 from inferapi.serializers import ClassifyInputSerializer, ClassifyOutputSerializer
 
 
@@ -57,7 +58,7 @@ def classify_output(request: Request, prediction: Prediction) -> dict:
     ).data
 
 
-class ClassifyApi(APIView):
+class ClassifyApi(RateLimitedMixin, APIView):
     parser_classes = [MultiPartParser]
 
     def __init__(self, **kwargs):
@@ -68,8 +69,9 @@ class ClassifyApi(APIView):
         request=ClassifyInputSerializer,
         responses={
             200: ClassifyOutputSerializer,
-            **ERROR_RESPONSES(400, 401, 413, 415, 429, 502, 503, 504),
+            **ERROR_RESPONSES(400, 401, 403, 413, 415, 429, 502, 503, 504),
         },
+        parameters=[RETRY_AFTER],
         summary="Classify an image",
     )
     def post(self, request: Request) -> Response:

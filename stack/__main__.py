@@ -7,7 +7,13 @@ import sys
 import time
 from pathlib import Path
 
-from stack.launcher import DEFAULT_WORKDIR, Stack, StackError, stop_from_pidfile
+from stack.launcher import (
+    DEFAULT_REDIS_URL,
+    DEFAULT_WORKDIR,
+    Stack,
+    StackError,
+    stop_from_pidfile,
+)
 
 WATCH_SECONDS = 1.0
 
@@ -19,7 +25,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     up.add_argument("--classifiers", type=int, default=2, help="TorchServe replicas")
     up.add_argument("--interfaces", type=int, default=1, help="gunicorn instances of Django")
     up.add_argument("--database-url", help="default: a SQLite file in the workdir")
-    up.add_argument("--redis-url", help="default: Django's in-process cache")
+    up.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="default: %(default)s")
+    up.add_argument("--ratelimit-rate", help="requests per client IP, e.g. 1000/15m")
     up.add_argument("--port", type=int, help="port of the external Nginx (default: a free one)")
     down = commands.add_parser("down", help="stop the stack started from the workdir")
     for command in (up, down):
@@ -73,6 +80,7 @@ def up(arguments: argparse.Namespace) -> int:
         workdir=arguments.workdir,
         database_url=arguments.database_url,
         redis_url=arguments.redis_url,
+        ratelimit_rate=arguments.ratelimit_rate,
         external_port=arguments.port,
     )
     print(f"Starting {arguments.classifiers} TorchServe and {arguments.interfaces} gunicorn ...")

@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -31,6 +32,8 @@ from stack.config import TorchServePorts
 
 REPO = config.REPO
 DEFAULT_WORKDIR = REPO / "var" / "stack"
+# gunicorn refuses to start without Redis: the rate limit must be shared by every replica.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 BIN = Path(sys.executable).parent
 MODEL_NAME = "digits"
 PIDS_FILE = "pids"
@@ -41,22 +44,15 @@ STOP_GRACE_SECONDS = 10.0
 KILL_WAIT_SECONDS = 5.0
 INTERNAL_NGINX = "internal-nginx"
 EXTERNAL_NGINX = "external-nginx"
+
+
 # Every variable Django is given; inherited values (and NAME_FILE variants) are dropped first.
-DJANGO_VARIABLES = (
-    "DJANGO_SETTINGS_MODULE",
-    "DEBUG",
-    "SECRET_KEY",
-    "JWT_SIGNING_KEY",
-    "ALLOWED_HOSTS",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "MODEL_BACKEND",
-    "MODEL_SERVER_URL",
-    "MODEL_SERVER_SECRET",
-    "MODEL_CONNECT_TIMEOUT",
-    "MODEL_READ_TIMEOUT",
-    "TRUSTED_PROXIES",
-)
+def django_variables() -> set[str]:
+    """Every setting Django reads, as `.env.example` lists them (with NAME_FILE variants)."""
+    text = (REPO / ".env.example").read_text()
+    return {"DJANGO_SETTINGS_MODULE", *re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", text, re.MULTILINE)}
+
+
 GUNICORN_ACCESS_FORMAT = '%(h)s %(t)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}i)s'
 
 
@@ -296,7 +292,8 @@ def random_key() -> str:
 def inherited_environment() -> dict[str, str]:
     """This process's environment without anything that would configure a service behind our
     back: Django's variables (and their NAME_FILE variants) and TorchServe's TS_CONFIG_FILE."""
-    dropped = {*DJANGO_VARIABLES, *(f"{name}_FILE" for name in DJANGO_VARIABLES), "TS_CONFIG_FILE"}
+    variables = django_variables()
+    dropped = {*variables, *(f"{name}_FILE" for name in variables), "TS_CONFIG_FILE"}
     return {name: value for name, value in os.environ.items() if name not in dropped}
 
 
@@ -310,7 +307,8 @@ class Stack:
         interfaces: int = 1,
         workdir: Path = DEFAULT_WORKDIR,
         database_url: str | None = None,
-        redis_url: str | None = None,
+        redis_url: str = DEFAULT_REDIS_URL,
+        ratelimit_rate: str | None = None,
         secret: str | None = None,
         model_read_timeout: float = 10.0,
         gateway_read_timeout: float = 4.0,
@@ -323,6 +321,7 @@ class Stack:
         self.workdir = Path(workdir).resolve()
         self.database_url = database_url or f"sqlite:///{self.workdir / 'db.sqlite3'}"
         self.redis_url = redis_url
+        self.ratelimit_rate = ratelimit_rate
         self.secret = secret or secrets.token_hex(32)
         config.gateway_secret_check(self.secret)
         if len(str(self.workdir / classifier_name(classifiers) / "tmp" / ".ts.sock.65535")) > 107:
@@ -533,9 +532,10 @@ class Stack:
             "MODEL_CONNECT_TIMEOUT": "1",
             "MODEL_READ_TIMEOUT": str(self.model_read_timeout),
             "TRUSTED_PROXIES": "127.0.0.1/32",
+            "REDIS_URL": self.redis_url,
         }
-        if self.redis_url:
-            env["REDIS_URL"] = self.redis_url
+        if self.ratelimit_rate:
+            env["RATELIMIT_RATE"] = self.ratelimit_rate
         return env
 
     def _prepare_django(self) -> None:

@@ -12,6 +12,16 @@ TOKEN_URL = "/api/v1/token/"
 CLASSIFY_URL = "/api/v1/classify/"
 
 
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with no rate-limit counts and no revocation keys."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def api() -> APIClient:
     return APIClient()

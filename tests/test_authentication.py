@@ -92,3 +92,33 @@ def test_classify_refuses_a_token_without_issuer(api):
 
 def test_classify_refuses_garbage_in_the_header(api):
     assert_refused(classify_with(api, "Bearer not.a.jwt"))
+
+
+def test_classify_refuses_an_rs256_token_algorithm_confusion(api):
+    from tests.conftest import jwt_claims
+
+    header_and_claims = unsigned(jwt_claims(), {"alg": "RS256", "typ": "JWT"})
+    signature = base64.urlsafe_b64encode(b"\x01" * 256).rstrip(b"=").decode()
+    assert_refused(classify_with(api, f"Bearer {header_and_claims}{signature}"))
+
+
+def test_classify_refuses_an_hs512_token_signed_with_the_right_key(api):
+    from django.conf import settings
+
+    token = jwt_forge(key=settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS512")
+    assert_refused(classify_with(api, f"Bearer {token}"))
+
+
+def test_classify_refuses_a_token_with_a_non_string_subject(api):
+    assert_refused(classify_with(api, f"Bearer {jwt_forge(sub=12345)}"))
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer", "Bearer ", "Bearer a b", "Bearer \u00e9\u00e9\u00e9", "Bearer " + "A" * 5000],
+)
+def test_classify_refuses_malformed_authorization_headers_without_a_server_error(api, header):
+    response = classify_with(api, header)
+
+    assert response.status_code == 401
+    assert response.json()["code"] in ("not_authenticated", "token_not_valid")

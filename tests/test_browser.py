@@ -167,3 +167,31 @@ def test_the_page_runs_without_csp_violations_or_console_errors(page):
         if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
     ]
     assert severe == []
+
+
+def severe_entries(driver) -> list[dict]:
+    return [
+        entry
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "ready_selector"),
+    [
+        ("/admin/login/", "#login-form"),
+        ("/api/docs/", ".swagger-ui .information-container"),
+        ("/api/v1/token/", "#content"),
+    ],
+)
+def test_the_admin_docs_and_browsable_api_render_without_csp_violations(
+    browser, live_server, path, ready_selector
+):
+    browser.get_log("browser")
+    browser.get(f"{live_server.url}{path}")
+
+    wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, ready_selector)))
+    # The browsable API's own 405 for GET on a POST endpoint is logged as a network error.
+    problems = [entry for entry in severe_entries(browser) if entry["source"] != "network"]
+    assert problems == []

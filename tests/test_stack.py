@@ -65,6 +65,7 @@ def stack(tmp_path_factory):
         workdir=tmp_path_factory.mktemp("stack"),
         database_url=fresh_database(),
         redis_url=REDIS_URL,
+        ratelimit_rate="100000/15m",
         gateway_read_timeout=GATEWAY_READ_TIMEOUT,
         model_read_timeout=MODEL_READ_TIMEOUT,
     ) as running:
