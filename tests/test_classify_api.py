@@ -190,3 +190,11 @@ def test_each_request_gets_its_own_audit_row(authed, seven):
 
     assert InferenceRecord.objects.count() == 4
     assert InferenceRecord.objects.filter(status=400).count() == 1
+
+
+def test_the_audit_stores_truncated_ips_when_asked(authed, settings):
+    settings.AUDIT_TRUNCATE_IPS = True
+
+    classify(authed, b"")
+
+    assert InferenceRecord.objects.get().ip == "127.0.0.0"

@@ -99,3 +99,20 @@ def test_it_refuses_an_unknown_database_scheme():
     result = django_check(DEBUG="true", DATABASE_URL="mysql://db/inferapi")
 
     assert "DATABASE_URL must start with sqlite:// or postgres://" in result.stderr
+
+
+def test_gunicorn_refuses_to_start_without_redis():
+    clean = {name: value for name, value in os.environ.items() if name not in SETTING_NAMES}
+    clean.pop("REDIS_URL", None)
+    clean.update(SECRET_KEY=GOOD_KEY, JWT_SIGNING_KEY=GOOD_KEY)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "gunicorn"), "--bind", "127.0.0.1:0"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "REDIS_URL must be set under gunicorn" in result.stderr
