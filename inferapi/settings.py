@@ -230,6 +230,9 @@ CONTENT_SECURITY_POLICY = {
 INLINE_STYLE_PATH_PREFIXES = ("/admin/", "/api/")
 
 DATABASES = {"default": database_from_url(env_str("DATABASE_URL", "sqlite:///db.sqlite3"))}
+# The password can stay out of DATABASE_URL: DATABASE_PASSWORD or DATABASE_PASSWORD_FILE.
+if env_secret("DATABASE_PASSWORD") is not None:
+    DATABASES["default"]["PASSWORD"] = env_secret("DATABASE_PASSWORD")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")

@@ -116,3 +116,27 @@ def test_gunicorn_refuses_to_start_without_redis():
 
     assert result.returncode != 0
     assert "REDIS_URL must be set under gunicorn" in result.stderr
+
+
+def test_it_reads_the_database_password_from_a_file(tmp_path):
+    secret = tmp_path / "postgres_password"
+    secret.write_text("s3cret-from-file\n")
+    env = {
+        **{name: value for name, value in os.environ.items() if name not in SETTING_NAMES},
+        "DEBUG": "true",
+        "DATABASE_URL": "postgres://inferapi@db.internal:5432/inferapi",
+        "DATABASE_PASSWORD_FILE": str(secret),
+        "DJANGO_SETTINGS_MODULE": "inferapi.settings",
+    }
+    code = "from django.conf import settings; print(settings.DATABASES['default']['PASSWORD'])"
+
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip() == "s3cret-from-file", result.stderr
