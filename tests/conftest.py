@@ -23,6 +23,18 @@ def empty_cache():
 
 
 @pytest.fixture
+def cache_down(settings) -> None:
+    """The shared cache points at a port where no Redis listens."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+
+
+@pytest.fixture
 def api() -> APIClient:
     return APIClient()
 

@@ -35,14 +35,7 @@ def test_readiness_is_503_when_the_model_cannot_be_loaded(client, monkeypatch, t
     assert body["components"]["database"] == {"status": "ok"}
 
 
-def test_readiness_is_503_when_the_cache_is_unreachable(client, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
-        }
-    }
+def test_readiness_is_503_when_the_cache_is_unreachable(client, cache_down):
     response = client.get("/readyz")
 
     assert response.status_code == 503

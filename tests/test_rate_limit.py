@@ -93,14 +93,7 @@ def test_pages_outside_the_api_are_not_limited(client, limit_of_three):
     assert statuses == {200}
 
 
-def test_the_api_fails_closed_with_503_when_the_cache_is_down(api, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
-        }
-    }
+def test_the_api_fails_closed_with_503_when_the_cache_is_down(api, cache_down):
 
     response = api.post(TOKEN_URL)
 
