@@ -15,7 +15,7 @@ PRODUCTION_ENV = DJANGO_SETTINGS_MODULE=inferapi.settings DEBUG=false HTTPS=true
 	SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	JWT_SIGNING_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(40))')
 
-.PHONY: venv model migrate run stack stack-down test lint clean
+.PHONY: venv model migrate run stack stack-down loadtest secrets test lint clean
 
 venv: $(STAMP)
 
@@ -44,8 +44,23 @@ stack: $(STAMP) $(MAR)
 		$(if $(REDIS_URL),--redis-url '$(REDIS_URL)') \
 		$(if $(RATELIMIT_RATE),--ratelimit-rate '$(RATELIMIT_RATE)')
 
+# Locust against three `make stack` topologies; writes docs/loadtest.md (a few minutes).
+loadtest: $(STAMP) $(MAR)
+	$(PY) -m bench.loadtest
+
 stack-down: $(STAMP)
 	$(PY) -m stack down
+
+# Random secrets for docker compose, created once; never committed (.gitignore). The folder is
+# private (0700); the files are readable (0644) because compose bind-mounts them into containers
+# that run as non-root users.
+SECRETS := secret_key jwt_signing_key postgres_password model_gateway_secret
+secrets: $(addprefix secrets/,$(SECRETS))
+
+secrets/%:
+	@mkdir -p secrets
+	@chmod 700 secrets && umask 022 && python3 -c 'import secrets; print(secrets.token_hex(32))' > $@
+	@echo "wrote $@"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
