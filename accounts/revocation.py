@@ -9,10 +9,10 @@ hourly expiry), the keys are rebuilt from the database once, then the marker is 
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 
 from accounts.models import IssuedToken, Visitor
-from inferapi.errors import ApiError
+from inferapi.errors import ApiError, dependency_unavailable
 
 LOADED_MARKER = "revocation:loaded"
 MARKER_SECONDS = 3600
@@ -40,11 +40,9 @@ def revocations_load() -> None:
 
 
 def revocation_unavailable() -> ApiError:
-    return ApiError(
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+    return dependency_unavailable(
         code="service_unavailable",
         detail="The service cannot check tokens right now; try again shortly.",
-        headers={"Retry-After": "5"},
     )
 
 

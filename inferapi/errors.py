@@ -27,6 +27,19 @@ class ApiError(exceptions.APIException):
         self.headers = headers or {}
 
 
+RETRY_AFTER_SECONDS = "5"
+
+
+def dependency_unavailable(*, code: str, detail: str) -> ApiError:
+    """503 for a dependency that is down for now; clients may retry after a few seconds."""
+    return ApiError(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        code=code,
+        detail=detail,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
 def error_body(detail: str, code: str) -> dict[str, str]:
     return {"detail": detail, "code": code}
 

@@ -25,7 +25,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from rest_framework import status
 
-from inferapi.errors import ApiError
+from inferapi.errors import ApiError, dependency_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +53,7 @@ class ModelBackend(Protocol):
 
 
 def model_unavailable(detail: str) -> ApiError:
-    return ApiError(
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        code="model_unavailable",
-        detail=detail,
-        headers={"Retry-After": "5"},
-    )
+    return dependency_unavailable(code="model_unavailable", detail=detail)
 
 
 def model_timeout() -> ApiError:

@@ -10,11 +10,11 @@ import logging
 
 from django.conf import settings
 from django_ratelimit.core import get_usage
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.request import Request
 
 from inferapi.clientip import client_ip
-from inferapi.errors import ApiError
+from inferapi.errors import ApiError, dependency_unavailable
 
 logger = logging.getLogger(__name__)
 GROUP = "api"
@@ -25,11 +25,9 @@ def client_ip_key(group: str, request: Request) -> str:
 
 
 def rate_limit_unavailable() -> ApiError:
-    return ApiError(
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+    return dependency_unavailable(
         code="rate_limit_unavailable",
         detail="The service cannot check its rate limit right now; try again shortly.",
-        headers={"Retry-After": "5"},
     )
 
 
